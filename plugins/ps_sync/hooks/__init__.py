@@ -1,0 +1,1 @@
+"""One Airflow hook per vendor system (PSA, ERP, CRM, HCM)."""

@@ -1,0 +1,1 @@
+"""Shared operators: stage, validate, transform and post records through PostgreSQL."""
