@@ -96,3 +96,27 @@ def airflow_metadata() -> dict[str, str]:
 
     runner.migrate_metadata(dict(os.environ))
     return dict(os.environ)
+
+
+# Seed used by the tests' sandbox: small enough to seed in seconds, large enough to hold every
+# defect class. Tests that change sandbox data call sandbox.reset() (see the `sandbox` fixture).
+SANDBOX_SEED = {"seed": 42, "time_entries": 3000}
+
+
+@pytest.fixture(scope="session")
+def sandbox_session(server_url: str):
+    """One sandbox process (all four vendors, seeded) for the whole test session."""
+    from sandbox.testing import start_sandbox
+
+    prefix = f"{_SESSION['store']}_sbx"
+    proc = start_sandbox(server_url, prefix, seed=SANDBOX_SEED)
+    yield proc
+    proc.stop()
+    proc.drop_databases(server_url)
+
+
+@pytest.fixture
+def sandbox(sandbox_session):
+    """The session's sandbox, back in its seeded state with no faults before each test."""
+    sandbox_session.reset()
+    return sandbox_session
