@@ -14,6 +14,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCAL := .local
+# Airflow's own commands (standalone starts the scheduler etc. as `airflow ...`) come from .venv.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Source the stack's environment (database URL, Airflow home, connections) before a command.
 WITH_ENV = mkdir -p $(LOCAL) && $(PY) -m ps_sync.devenv > $(LOCAL)/env.sh && set -a && . $(LOCAL)/env.sh && set +a &&
 

@@ -16,8 +16,8 @@ Kinds:
 ``truncate``            send the headers and only part of the body, then close the connection.
 ``malformed``           answer 200 with a body that is not valid JSON.
 ``token_expired``       answer the vendor's "session expired" 401.
-``insert_while_paging`` after answering, insert ``count`` new records that sort ahead of the
-                        page just served (the vendor decides how), shifting later pages.
+``insert_while_paging`` after computing the page, insert ``count`` new records that sort ahead
+                        of it (the vendor decides how), then answer: later pages shift.
 ``concurrency_cap``     at most ``limit`` matching requests in flight; the next one gets the
                         vendor's concurrency error (NetSuite: ``CONCURRENCY_LIMIT_EXCEEDED``).
 """
@@ -286,11 +286,20 @@ class FaultMiddleware:
         elif kind in ("truncate", "malformed"):
             await self._mangle(kind, scope, receive, send)
         elif kind == "insert_while_paging":
-            await self.app(scope, receive, send)
+            # Hold the page until the inserts are committed, so the client's very next request
+            # (however quick) sees them: the page served is the one computed before they existed.
+            held: list[Message] = []
+
+            async def hold(message: Message) -> None:
+                held.append(message)
+
+            await self.app(scope, receive, hold)
             query = scope.get("query_string", b"").decode()
             await asyncio.to_thread(
                 self.responses.insert_while_paging, scope["path"], query, rule.count
             )
+            for message in held:
+                await send(message)
         return True
 
     async def _mangle(self, kind: str, scope: Scope, receive: Receive, send: Send) -> None:

@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -143,8 +143,13 @@ class VendorStore:
             conn.execute("ALTER SEQUENCE record_id_seq RESTART WITH 100000001")
 
     def copy_records(self, rows: Iterable[RecordRow]) -> int:
-        """Bulk-load records with COPY. Returns the number of rows loaded."""
+        """Bulk-load records with COPY. Returns the number of rows loaded.
+
+        Rows without stamps (hand-made fixtures) get one "now" for the whole load; generated
+        rows always carry their own, so seeding stays deterministic.
+        """
         count = 0
+        now = datetime.now(UTC)
         with (
             self.connection() as conn,
             conn.cursor() as cur,
@@ -159,8 +164,8 @@ class VendorStore:
                         row.id,
                         row.external_id,
                         json.dumps(row.data, ensure_ascii=False, separators=(",", ":")),
-                        row.created_at or row.updated_at,
-                        row.updated_at or row.created_at,
+                        row.created_at or row.updated_at or now,
+                        row.updated_at or row.created_at or now,
                     )
                 )
                 count += 1
