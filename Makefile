@@ -4,6 +4,7 @@
 #   make test      lint (ruff, incl. Airflow 3 rules) + the test suite
 #   make demo      the main job end to end against a local stack
 #   make airflow   airflow standalone with this repository's dags/ and plugins/ (the UI)
+#   make sandbox   the vendor sandbox (PSA, ERP, CRM, HCM + admin API) in the foreground
 #   make bench     side-by-side benchmarks (not part of make test)
 #   make pg-stop   stop the private PostgreSQL server under .local/pg
 
@@ -19,7 +20,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Source the stack's environment (database URL, Airflow home, connections) before a command.
 WITH_ENV = mkdir -p $(LOCAL) && $(PY) -m ps_sync.devenv > $(LOCAL)/env.sh && set -a && . $(LOCAL)/env.sh && set +a &&
 
-.PHONY: venv test lint pytest demo airflow bench pg-stop lock clean
+.PHONY: venv test lint pytest demo airflow sandbox bench pg-stop lock clean
 
 venv: $(STAMP)
 
@@ -43,6 +44,9 @@ test: lint pytest
 
 demo: venv
 	$(WITH_ENV) $(PY) -m ps_sync.demo
+
+sandbox: venv
+	$(WITH_ENV) exec $(PY) -m sandbox serve --seed '{"seed": 42, "time_entries": 5000}'
 
 airflow: venv
 	$(WITH_ENV) $(VENV)/bin/airflow db migrate && exec $(VENV)/bin/airflow standalone

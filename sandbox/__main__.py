@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             ports=ports,
             state_file=args.state_file,
             seed=None if args.no_seed else json.loads(args.seed),
+            vendors=args.vendors.split(",") if args.vendors else None,
         )
     else:
         from sandbox.store import VendorStore  # noqa: PLC0415

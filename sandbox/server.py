@@ -130,17 +130,18 @@ def admin_app(sandbox: Sandbox) -> FastAPI:
     def seed(params: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:  # noqa: B008
         try:
             return seed_sandbox(sandbox, params)
-        except TypeError as exc:  # unknown or mistyped generator parameter
+        except (TypeError, ValueError) as exc:  # unknown, mistyped or out-of-range parameter
             raise HTTPException(422, str(exc)) from exc
 
     @app.post("/_sandbox/reset")
     def reset() -> dict[str, Any]:
         for v in sandbox.vendors.values():
             v.ctx.store.reset()
-            v.ctx.faults.set(v.default_faults())
-            v.ctx.faults.reseed(0)
+            # Switches first: default fault rules (e.g. NetSuite's cap) are built from them.
             v.ctx.switches.clear()
             v.ctx.switches.update(type(v).default_switches)
+            v.ctx.faults.set(v.default_faults())
+            v.ctx.faults.reseed(0)
         return {"status": "reset"}
 
     @app.get("/_sandbox/counts")
@@ -199,7 +200,9 @@ def admin_app(sandbox: Sandbox) -> FastAPI:
 
 
 def _bound_socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio turns Nagle off (TCP_NODELAY) only for sockets created
+    # with that protocol; with 0, small keep-alive responses waited ~40 ms for delayed ACKs.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)

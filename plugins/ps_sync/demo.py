@@ -1,18 +1,24 @@
 """``make demo``: run ps-sync's main job end to end against the local stack.
 
-At this stage of the project the job is: migrate the ps-sync database, create Airflow's metadata
+At this stage of the project the job is: migrate the ps-sync database, start the sandbox vendor
+systems with the seeded firm (its own databases on the same server), create Airflow's metadata
 database, run every DAG in ``dags/`` through Airflow for real, and print a summary. Later issues
-add the sandbox vendor systems and a billing period through every workflow.
+run a billing period through every workflow against the sandbox.
 """
 
 from __future__ import annotations
 
+import collections
 import sys
 import time
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ps_sync import db, policy, runner
 from ps_sync.localpg import repo_root
+
+# The demo firm: big enough to look like a month at a small consultancy, seeded in seconds.
+DEMO_SEED: dict[str, Any] = {"seed": 42, "time_entries": 5000}
 
 # Order matters: the schema first, then master data, then the postings that depend on it.
 DAG_ORDER = [
@@ -34,6 +40,21 @@ def redact(url: str) -> str:
     return url
 
 
+def run_dags() -> int:
+    """Run every DAG once, in workflow order; return the number that failed."""
+    present = [p.stem for p in policy.dag_files(repo_root() / "dags")]
+    ordered = [d for d in DAG_ORDER if d in present] + sorted(set(present) - set(DAG_ORDER))
+    failures = 0
+    for dag_id in ordered:
+        run = runner.run_dag(dag_id)
+        tasks = ", ".join(f"{t}={s}" for t, s in sorted(run.task_states.items()))
+        print(f"dag {dag_id:28} {run.state or 'not run':8} {run.seconds:6.1f}s  [{tasks}]")
+        if not run.ok:
+            failures += 1
+            print(run.output[-4000:], file=sys.stderr)
+    return failures
+
+
 def main() -> int:
     """Run the demo; exit status 0 only when every DAG run succeeded."""
     started = time.perf_counter()
@@ -47,16 +68,26 @@ def main() -> int:
     runner.migrate_metadata()
     print("airflow metadata database: migrated")
 
-    present = [p.stem for p in policy.dag_files(repo_root() / "dags")]
-    ordered = [d for d in DAG_ORDER if d in present] + sorted(set(present) - set(DAG_ORDER))
-    failures = 0
-    for dag_id in ordered:
-        run = runner.run_dag(dag_id)
-        tasks = ", ".join(f"{t}={s}" for t, s in sorted(run.task_states.items()))
-        print(f"dag {dag_id:28} {run.state or 'not run':8} {run.seconds:6.1f}s  [{tasks}]")
-        if not run.ok:
-            failures += 1
-            print(run.output[-4000:], file=sys.stderr)
+    from sandbox.testing import start_sandbox  # noqa: PLC0415 - the demo's vendor systems
+
+    sandbox = start_sandbox(url, "sandbox", seed=DEMO_SEED)
+    try:
+        sandbox.reset()  # a previous demo's writes are undone: the seeded firm again
+        info = sandbox.admin("GET", "/seed-info")
+        for name, vendor in sandbox.vendors().items():
+            counts = info["counts"].get(name, {})
+            top = ", ".join(
+                f"{t} {n}" for t, n in sorted(counts.items(), key=lambda kv: -kv[1])[:4]
+            )
+            print(f"sandbox {name}: {vendor['title']:48} {vendor['base_url']}  [{top}]")
+        by_class = collections.Counter(d["defect_class"] for d in sandbox.admin("GET", "/manifest"))
+        print(
+            f"sandbox defects planted: {sum(by_class.values())} in {len(by_class)} classes "
+            f"(seeded in {info['seconds']:.1f}s)"
+        )
+        failures = run_dags()
+    finally:
+        sandbox.stop()
 
     with db.connect(url) as conn:
         versions = conn.execute(
@@ -70,8 +101,9 @@ def main() -> int:
         f"summary: {versions[0]} migrations recorded (latest {versions[1]:04d}); "
         f"schemas: {schemas[0]}"
     )
+    dag_count = len(policy.dag_files(repo_root() / "dags"))
     print(
-        f"summary: {len(ordered) - failures}/{len(ordered)} DAG runs succeeded "
+        f"summary: {dag_count - failures}/{dag_count} DAG runs succeeded "
         f"in {time.perf_counter() - started:.1f}s"
     )
     return 1 if failures else 0
