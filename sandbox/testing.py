@@ -10,6 +10,9 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,8 @@ import httpx
 import uvicorn
 
 from sandbox.faults import SandboxProtocol
+from sandbox.store import RecordRow, VendorStore
+from sandbox.vendor import load_vendor
 
 
 class SandboxProcess:
@@ -47,8 +52,6 @@ class SandboxProcess:
 
     def drop_databases(self, server_url: str) -> None:
         """Drop this sandbox's databases (after :meth:`stop`)."""
-        from sandbox.store import VendorStore  # noqa: PLC0415
-
         for name in [*self.urls, "admin"]:
             VendorStore(server_url, self.state["prefix"], name).drop()
 
@@ -108,6 +111,28 @@ def start_sandbox(
             raise RuntimeError(f"sandbox did not start in {timeout}s:\n{log.read_text()[-4000:]}")
         time.sleep(0.05)
     return SandboxProcess(proc, json.loads(state_file.read_text()), log)
+
+
+@contextmanager
+def loaded_sandbox(
+    server_url: str, vendor: str, rows: Iterable[RecordRow]
+) -> Iterator[SandboxProcess]:
+    """A sandbox serving one vendor, holding ``rows`` as its seeded state; dropped afterwards.
+
+    For contract tests that need known records rather than the generated firm.
+    """
+    proc = start_sandbox(server_url, f"ps_sync_{vendor}_{uuid.uuid4().hex[:10]}", vendors=[vendor])
+    try:
+        store = VendorStore(server_url, proc.state["prefix"], vendor, load_vendor(vendor).ddl)
+        try:
+            store.copy_records(rows)
+            store.snapshot_seed()
+        finally:
+            store.close()
+        yield proc
+    finally:
+        proc.stop()
+        proc.drop_databases(server_url)
 
 
 class ThreadedServer:

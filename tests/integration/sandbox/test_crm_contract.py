@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.crm import SCHEMA, SalesforceVendor
+from sandbox.crm import SCHEMA
 from sandbox.soql import to_id18
-from sandbox.store import RecordRow, VendorStore
-from sandbox.testing import SandboxProcess, start_sandbox
+from sandbox.store import RecordRow
+from sandbox.testing import SandboxProcess, loaded_sandbox
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "crm"
 API = "/services/data/v59.0"
@@ -89,17 +88,8 @@ def _rows() -> list[RecordRow]:
 
 @pytest.fixture(scope="module")
 def sandbox_crm(server_url: str):
-    prefix = f"crm_contract_{uuid.uuid4().hex[:8]}"
-    proc = start_sandbox(server_url, prefix, seed=None, vendors=["crm"])
-    try:
-        store = VendorStore(server_url, prefix, "crm", SalesforceVendor.ddl)
-        store.copy_records(_rows())
-        store.snapshot_seed()
-        store.close()
+    with loaded_sandbox(server_url, "crm", _rows()) as proc:
         yield proc
-    finally:
-        proc.stop()
-        proc.drop_databases(server_url)
 
 
 @pytest.fixture

@@ -23,15 +23,14 @@ import pytest
 import requests
 from requests_oauthlib import OAuth1
 
-from sandbox.erp import NetSuiteVendor
 from sandbox.erp_oauth import (
     base_string_uri,
     parse_authorization,
     percent_encode,
     signature_base_string,
 )
-from sandbox.store import RecordRow, VendorStore
-from sandbox.testing import SandboxProcess, start_sandbox
+from sandbox.store import RecordRow
+from sandbox.testing import SandboxProcess, loaded_sandbox
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "erp" / "records.json"
 REST = "/services/rest"
@@ -153,18 +152,8 @@ class Erp:
 @pytest.fixture(scope="module")
 def erp_sandbox(server_url: str) -> Iterator[SandboxProcess]:
     """One sandbox process serving the ERP service, seeded with the fixture records."""
-    proc = start_sandbox(
-        server_url, f"ps_sync_erp_{uuid.uuid4().hex[:8]}", seed=None, vendors=["erp"]
-    )
-    try:
-        store = VendorStore(server_url, proc.state["prefix"], "erp", NetSuiteVendor.ddl)
-        store.copy_records(_seed_rows())
-        store.snapshot_seed()
-        store.close()
+    with loaded_sandbox(server_url, "erp", _seed_rows()) as proc:
         yield proc
-    finally:
-        proc.stop()
-        proc.drop_databases(server_url)
 
 
 @pytest.fixture

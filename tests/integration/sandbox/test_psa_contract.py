@@ -14,7 +14,6 @@ import json
 import math
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,9 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.psa import KantataVendor
-from sandbox.store import RecordRow, VendorStore
-from sandbox.testing import SandboxProcess, start_sandbox
+from sandbox.store import RecordRow
+from sandbox.testing import SandboxProcess, loaded_sandbox
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "psa"
 NOT_FOUND = {"errors": [{"type": "system", "message": "Not found"}]}
@@ -131,19 +129,8 @@ def at(stamp: str) -> datetime:
 @pytest.fixture(scope="module")
 def sandbox(server_url: str) -> Iterator[SandboxProcess]:
     """A PSA-only sandbox process holding the known records."""
-    prefix = f"psa_contract_{uuid.uuid4().hex[:10]}"
-    proc = start_sandbox(server_url, prefix, seed=None, vendors=["psa"])
-    try:
-        store = VendorStore(server_url, prefix, "psa", KantataVendor.ddl)
-        try:
-            store.copy_records(record_rows())
-            store.snapshot_seed()
-        finally:
-            store.close()
+    with loaded_sandbox(server_url, "psa", record_rows()) as proc:
         yield proc
-    finally:
-        proc.stop()
-        proc.drop_databases(server_url)
 
 
 @pytest.fixture(autouse=True)
