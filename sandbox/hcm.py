@@ -15,6 +15,12 @@ Auth: HTTP Basic with the integration user (``username``, also accepted as
 refused like a wrong password (401). A report owner other than ``report_owner`` or an unknown
 report name is a 404.
 
+Workers are stored as ``worker`` records with two effective-dated histories keyed by
+``Employee_ID``: ``cost_rate`` versions and ``assignment`` versions (legal entity, cost center,
+department, job, location, manager; a transfer or promotion starts a new version). A version is
+in effect on a date when ``Effective_Date <= date <= End_Date`` (open-ended when ``End_Date`` is
+empty); the latest ``Effective_Date`` wins an overlap.
+
 Reports. Workday column aliases are tenant-defined; these are ps-sync's, pinned here:
 
 ``PSA_Workers`` — one entry per worker as of ``Effective_as_of_Date``.
@@ -26,19 +32,28 @@ Reports. Workday column aliases are tenant-defined; these are ps-sync's, pinned 
     Workers hired after the as-of date are left out. A worker is ``Terminated`` (with
     ``Termination_Date``) when the as-of date is after the termination date (Workday's
     termination date is the last day worked); before that the worker is ``Active`` and the
-    termination date is not shown. The rate columns are the cost-rate version in effect on the
-    as-of date (``Effective_Date <= date <= End_Date``, open-ended when ``End_Date`` is empty;
-    the latest ``Effective_Date`` wins an overlap), empty when none. ``Last_Updated`` is the
-    latest of the worker's and their rate versions' ``Last_Updated``, and the ``Updated_*``
-    prompts select workers whose record or any rate version changed in the range.
+    termination date is not shown. The organisation columns (``Company`` to ``Manager_ID``) are
+    the assignment in effect on the as-of date; a worker with none then shows those of the
+    worker record. The rate columns and ``Effective_Date`` are the cost-rate version in effect
+    on the as-of date, empty when none. ``Last_Updated`` is the latest ``Last_Updated`` of the
+    worker and all their rate and assignment versions, and the ``Updated_*`` prompts select
+    workers whose record or any version changed in the range.
 
 ``PSA_Worker_Cost_Rates`` — one entry per effective-dated cost-rate version.
     Columns: ``Employee_ID, Worker, Work_Email, Company, Cost_Center, Worker_Status,
     Effective_Date, End_Date, Hourly_Cost_Rate, Currency, Compensation_Plan, Last_Updated``
-    (worker columns joined by ``Employee_ID``; empty for a rate without a worker).
+    (worker columns joined by ``Employee_ID``, empty for a rate without a worker;
+    ``Company``/``Cost_Center`` from the assignment in effect on the rate's ``Effective_Date``,
+    as for ``PSA_Workers``).
     Prompts: ``Effective_From``/``Effective_Through`` (versions whose validity overlaps the range),
     ``Effective_as_of_Date`` (shorthand for both ends on one date), ``Updated_From``/
     ``Updated_Through`` (on the version's ``Last_Updated``).
+
+``PSA_Worker_Assignments`` — one entry per assignment version.
+    Columns: ``Employee_ID, Worker, Work_Email, Worker_Status, Effective_Date, End_Date,
+    Company, Cost_Center, Department, Job_Profile, Location, Time_Zone, Manager_ID,
+    Last_Updated`` (``Worker``, ``Work_Email``, ``Worker_Status`` joined by ``Employee_ID`` as
+    stored, empty for an assignment without a worker). Prompts as ``PSA_Worker_Cost_Rates``.
 
 Entries are sorted by ``Employee_ID`` (then ``Effective_Date``). A date-only ``Updated_*``
 bound covers the whole day in the tenant's offset; dateTimes without an offset are read in it.
@@ -69,7 +84,7 @@ import csv
 import hmac
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -83,13 +98,7 @@ from starlette.responses import JSONResponse, Response
 from sandbox.faults import FaultRule, VendorResponses
 from sandbox.vendor import Vendor
 
-WORKER_COLUMNS = (
-    "Employee_ID",
-    "Worker",
-    "Work_Email",
-    "Worker_Status",
-    "Hire_Date",
-    "Termination_Date",
+ORG_COLUMNS = (
     "Company",
     "Cost_Center",
     "Department",
@@ -98,7 +107,25 @@ WORKER_COLUMNS = (
     "Time_Zone",
     "Manager_ID",
 )
+WORKER_COLUMNS = (
+    "Employee_ID",
+    "Worker",
+    "Work_Email",
+    "Worker_Status",
+    "Hire_Date",
+    "Termination_Date",
+    *ORG_COLUMNS,
+)
 RATE_COLUMNS = ("Hourly_Cost_Rate", "Currency", "Compensation_Plan")
+VERSION_PROMPTS = frozenset(
+    {
+        "Effective_From",
+        "Effective_Through",
+        "Effective_as_of_Date",
+        "Updated_From",
+        "Updated_Through",
+    }
+)
 DATE_COLUMNS = frozenset({"Hire_Date", "Termination_Date", "Effective_Date", "End_Date"})
 _DATE_PROMPT = re.compile(r"^(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:\d{2})?$")
 AUTH_FAILED = "invalid username or password"
@@ -135,15 +162,21 @@ REPORTS: dict[str, Report] = {
                 *RATE_COLUMNS,
                 "Last_Updated",
             ),
-            frozenset(
-                {
-                    "Effective_From",
-                    "Effective_Through",
-                    "Effective_as_of_Date",
-                    "Updated_From",
-                    "Updated_Through",
-                }
+            VERSION_PROMPTS,
+        ),
+        Report(
+            "PSA_Worker_Assignments",
+            (
+                "Employee_ID",
+                "Worker",
+                "Work_Email",
+                "Worker_Status",
+                "Effective_Date",
+                "End_Date",
+                *ORG_COLUMNS,
+                "Last_Updated",
             ),
+            VERSION_PROMPTS,
         ),
     )
 }
@@ -202,11 +235,42 @@ def _sort_key(employee_id: Any) -> tuple[int, str]:
     return len(text), text
 
 
+def _by_employee(versions: list[dict[str, Any]]) -> dict[Any, list[dict[str, Any]]]:
+    grouped: dict[Any, list[dict[str, Any]]] = {}
+    for version in versions:
+        grouped.setdefault(version.get("Employee_ID"), []).append(version)
+    return grouped
+
+
+def version_as_of(versions: list[dict[str, Any]], day: date) -> dict[str, Any]:
+    """The effective-dated version in effect on ``day`` (latest start wins), or ``{}``."""
+    best: dict[str, Any] = {}
+    for version in versions:
+        start, stop = as_date(version.get("Effective_Date")), as_date(version.get("End_Date"))
+        if start is None or start > day or (stop is not None and stop < day):
+            continue
+        if not best or start >= as_date(best.get("Effective_Date")):  # type: ignore[operator]
+            best = version
+    return best
+
+
+def organisation(
+    worker: dict[str, Any], assignments: list[dict[str, Any]], day: date | None
+) -> dict[str, Any]:
+    """The organisation columns of the assignment in effect on ``day``.
+
+    A worker with no assignment in effect that day (or no ``day``) shows the organisation
+    fields of their worker record.
+    """
+    source = (version_as_of(assignments, day) if day else {}) or worker
+    return {column: source.get(column) for column in ORG_COLUMNS}
+
+
 # --- the service ----------------------------------------------------------------------------
 
 
 class WorkdayVendor(Vendor):
-    """Workday RaaS: ``PSA_Workers`` and ``PSA_Worker_Cost_Rates`` over HTTP Basic."""
+    """Workday RaaS: ``PSA_Workers``, ``PSA_Worker_Cost_Rates``, ``PSA_Worker_Assignments``."""
 
     name = "hcm"
     title = "Workday RaaS custom reports (sandbox)"
@@ -296,22 +360,39 @@ class WorkdayVendor(Vendor):
         unknown = sorted(set(params) - report.prompts)
         if unknown and self.ctx.switches["reject_unknown_prompts"]:
             raise WorkdayError(400, f"Invalid prompt '{unknown[0]}' for report '{name}'")
-        workers, rates = self.load()
+        records = self.load()
+        workers, rates = records["worker"], records["cost_rate"]
+        assignments = _by_employee(records["assignment"])
+
+        def rate_columns(worker: dict[str, Any], rate: dict[str, Any]) -> dict[str, Any]:
+            history = assignments.get(rate.get("Employee_ID"), [])
+            return {
+                **organisation(worker, history, as_date(rate.get("Effective_Date"))),
+                **{c: rate.get(c) for c in RATE_COLUMNS},
+            }
+
+        def assignment_columns(worker: dict[str, Any], version: dict[str, Any]) -> dict[str, Any]:
+            return {c: version.get(c) for c in ORG_COLUMNS}
+
         if name == "PSA_Workers":
-            rows = self.workers_report(workers, rates, params)
+            rows = self.workers_report(workers, _by_employee(rates), assignments, params)
+        elif name == "PSA_Worker_Cost_Rates":
+            rows = self.versions_report(rates, workers, params, rate_columns)
         else:
-            rows = self.cost_rates_report(workers, rates, params)
+            rows = self.versions_report(records["assignment"], workers, params, assignment_columns)
         return self.answer(report, [self.present(row, report.columns) for row in rows], fmt)
 
-    def load(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Every worker and cost-rate record, in id order."""
+    def load(self) -> dict[str, list[dict[str, Any]]]:
+        """Every worker, cost-rate and assignment record by type, in id order."""
         with self.ctx.store.connection() as conn:
             rows = conn.execute(
-                "SELECT type, data FROM record WHERE type IN ('worker', 'cost_rate') ORDER BY id"
+                "SELECT type, data FROM record "
+                "WHERE type IN ('worker', 'cost_rate', 'assignment') ORDER BY id"
             ).fetchall()
-        workers = [r["data"] for r in rows if r["type"] == "worker"]  # type: ignore[call-overload]
-        rates = [r["data"] for r in rows if r["type"] == "cost_rate"]  # type: ignore[call-overload]
-        return workers, rates
+        loaded: dict[str, list[dict[str, Any]]] = {"worker": [], "cost_rate": [], "assignment": []}
+        for row in rows:
+            loaded[row["type"]].append(row["data"])  # type: ignore[call-overload]
+        return loaded
 
     def prompt_date(self, params: dict[str, str], name: str) -> date | None:
         """A date prompt (``2024-05-01`` or ``2024-05-01-07:00``), or None when absent."""
@@ -354,24 +435,35 @@ class WorkdayVendor(Vendor):
         return matches
 
     def workers_report(
-        self, workers: list[dict[str, Any]], rates: list[dict[str, Any]], params: dict[str, str]
+        self,
+        workers: list[dict[str, Any]],
+        rates: dict[Any, list[dict[str, Any]]],
+        assignments: dict[Any, list[dict[str, Any]]],
+        params: dict[str, str],
     ) -> list[dict[str, Any]]:
-        """``PSA_Workers`` rows (see the module docstring)."""
+        """``PSA_Workers`` rows (see the module docstring).
+
+        Args:
+            workers: the worker records.
+            rates: cost-rate versions by ``Employee_ID``.
+            assignments: assignment versions by ``Employee_ID``.
+            params: the prompts.
+        """
         as_of = self.prompt_date(params, "Effective_as_of_Date") or datetime.now(self.tz).date()
         updated = self.updated_filter(params)
-        by_worker: dict[Any, list[dict[str, Any]]] = {}
-        for rate in rates:
-            by_worker.setdefault(rate.get("Employee_ID"), []).append(rate)
         rows = []
         for worker in sorted(workers, key=lambda w: _sort_key(w.get("Employee_ID"))):
             hired = as_date(worker.get("Hire_Date"))
             if hired and hired > as_of:
                 continue
-            versions = by_worker.get(worker.get("Employee_ID"), [])
+            versions = rates.get(worker.get("Employee_ID"), [])
+            history = assignments.get(worker.get("Employee_ID"), [])
             stamps = [worker.get("Last_Updated"), *(v.get("Last_Updated") for v in versions)]
+            stamps.extend(a.get("Last_Updated") for a in history)
             if not updated(stamps):
                 continue
             row = {column: worker.get(column) for column in WORKER_COLUMNS}
+            row.update(organisation(worker, history, as_of))
             terminated = as_date(worker.get("Termination_Date"))
             if terminated and terminated < as_of:
                 row["Worker_Status"] = "Terminated"
@@ -379,34 +471,34 @@ class WorkdayVendor(Vendor):
                 row["Termination_Date"] = None
                 if row["Worker_Status"] == "Terminated":
                     row["Worker_Status"] = "Active"
-            current = self.rate_as_of(versions, as_of)
+            current = version_as_of(versions, as_of)
             row.update({column: current.get(column) for column in RATE_COLUMNS})
             row["Effective_Date"] = current.get("Effective_Date")
             row["Last_Updated"] = self.latest(stamps)
             rows.append(row)
         return rows
 
-    @staticmethod
-    def rate_as_of(versions: list[dict[str, Any]], day: date) -> dict[str, Any]:
-        """The cost-rate version in effect on ``day`` (latest start wins), or ``{}``."""
-        best: dict[str, Any] = {}
-        for version in versions:
-            start, stop = as_date(version.get("Effective_Date")), as_date(version.get("End_Date"))
-            if start is None or start > day or (stop is not None and stop < day):
-                continue
-            if not best or start >= as_date(best.get("Effective_Date")):  # type: ignore[operator]
-                best = version
-        return best
-
     def latest(self, stamps: list[Any]) -> Any:
         """The latest of these ``Last_Updated`` values, as stored."""
         dated = [(m, s) for s in stamps if (m := as_moment(s, self.tz)) is not None]
         return max(dated, key=lambda pair: pair[0])[1] if dated else None
 
-    def cost_rates_report(
-        self, workers: list[dict[str, Any]], rates: list[dict[str, Any]], params: dict[str, str]
+    def versions_report(
+        self,
+        versions: list[dict[str, Any]],
+        workers: list[dict[str, Any]],
+        params: dict[str, str],
+        columns: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]],
     ) -> list[dict[str, Any]]:
-        """``PSA_Worker_Cost_Rates`` rows (see the module docstring)."""
+        """Rows of a report of effective-dated versions (see the module docstring).
+
+        Args:
+            versions: the cost-rate or assignment records.
+            workers: the worker records, joined by ``Employee_ID``.
+            params: the prompts.
+            columns: the report's own columns of a version, from its worker (``{}`` when none)
+                and the version.
+        """
         as_of = self.prompt_date(params, "Effective_as_of_Date")
         low = self.prompt_date(params, "Effective_From") or as_of
         high = self.prompt_date(params, "Effective_Through") or as_of
@@ -416,27 +508,26 @@ class WorkdayVendor(Vendor):
             by_id.setdefault(worker.get("Employee_ID"), worker)
         rows = []
         ordered = sorted(
-            rates,
-            key=lambda r: (_sort_key(r.get("Employee_ID")), str(r.get("Effective_Date") or "")),
+            versions,
+            key=lambda v: (_sort_key(v.get("Employee_ID")), str(v.get("Effective_Date") or "")),
         )
-        for rate in ordered:
-            start, stop = as_date(rate.get("Effective_Date")), as_date(rate.get("End_Date"))
+        for version in ordered:
+            start, stop = as_date(version.get("Effective_Date")), as_date(version.get("End_Date"))
             if low is not None and stop is not None and stop < low:
                 continue
             if high is not None and start is not None and start > high:
                 continue
-            if not updated([rate.get("Last_Updated")]):
+            if not updated([version.get("Last_Updated")]):
                 continue
-            worker = by_id.get(rate.get("Employee_ID"), {})
-            row = {c: worker.get(c) for c in ("Worker", "Work_Email", "Company", "Cost_Center")}
-            row["Worker_Status"] = worker.get("Worker_Status")
+            worker = by_id.get(version.get("Employee_ID"), {})
+            row = {c: worker.get(c) for c in ("Worker", "Work_Email", "Worker_Status")}
+            row.update(columns(worker, version))
             row.update(
                 {
-                    c: rate.get(c)
-                    for c in ("Employee_ID", "Effective_Date", "End_Date", *RATE_COLUMNS)
+                    c: version.get(c)
+                    for c in ("Employee_ID", "Effective_Date", "End_Date", "Last_Updated")
                 }
             )
-            row["Last_Updated"] = rate.get("Last_Updated")
             rows.append(row)
         return rows
 

@@ -22,6 +22,7 @@ from sandbox.firm.model import (
     LATE_COST,
     REGULAR,
     TERMINATED,
+    TRANSFERRED,
     UNLISTED,
     Firm,
     Project,
@@ -150,7 +151,7 @@ class _Planner:
         self.rng: Random = self.p.rng("defects")
         self.used: set[tuple[int, date]] = set()
         self.plan = DefectPlan()
-        carriers = [w for w in firm.workers if w.kind in (REGULAR, COST_CHANGE)]
+        carriers = [w for w in firm.workers if w.kind in (REGULAR, COST_CHANGE, TRANSFERRED)]
         self.regular = {e.code: [w for w in carriers if w.entity is e] for e in ENTITIES}
         self.closed_days = {
             e.country: dates.business_days(e.country, self.p.closed_start, self.p.closed_end)

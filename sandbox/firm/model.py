@@ -1,4 +1,4 @@
-"""The seeded firm as plain objects: people, clients, deals, projects, rate cards, cost rates.
+"""The seeded firm as plain objects: people and their jobs, clients, deals, projects, rates.
 
 :func:`build_firm` derives the whole firm from :class:`FirmParams` with seeded generators (one
 per concern, so changing one part does not reshuffle the rest). It is small — O(workers) — and
@@ -9,6 +9,8 @@ held in memory; the month of time entries and expenses is streamed from it later
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
 import re
 import unicodedata
@@ -47,6 +49,8 @@ COST_CHANGE = "cost_change"  # a new cost rate effective in the middle of the pe
 TERMINATED = "terminated"  # leaves in the middle of the period
 LATE_COST = "late_cost_rate"  # new joiner whose first cost rate starts days after the hire date
 LEFT = "left"  # left before the period (disabled in the PSA, inactive in the ERP)
+TRANSFERRED = "transferred"  # moves department, or is promoted, in the middle of the period
+RELOCATED = "relocated"  # moves legal entity on the first day of the period
 
 # Project kinds.
 ACTIVE = "active"  # closed-won, running through the period, staffed
@@ -70,6 +74,10 @@ MAX_TIME_ENTRIES = 20_000_000
 # Business-day share of a worker's month actually logged (holidays, leave).
 _ATTENDANCE = 0.92
 _ENTRIES_PER_DAY = 3.0
+# The ERP knows the staff hired before this long ahead of the period.
+_ERP_SYNC_LAG = timedelta(days=75)
+# A promotion is one job up, never into a manager role (another compensation plan).
+_PROMOTION = {a.id: b for a, b in itertools.pairwise(ROLES) if b.id not in MANAGER_ROLES}
 
 
 @dataclass(frozen=True)
@@ -154,12 +162,33 @@ class CostVersion:
     effective: date
     end: date | None
     cents: int
+    currency: str
+    updated: datetime
+
+
+@dataclass(eq=False)
+class Assignment:
+    """One effective-dated HCM assignment of a worker: legal entity, department, job, manager."""
+
+    id: int
+    effective: date
+    end: date | None
+    entity: Entity
+    practice: Practice
+    role: Role
+    manager: Worker | None
     updated: datetime
 
 
 @dataclass(eq=False)
 class Worker:
-    """A person: HCM worker, PSA user, maybe an ERP employee."""
+    """A person: HCM worker, PSA user, maybe an ERP employee.
+
+    ``entity``, ``role``, ``practice`` and ``manager`` are the assignment on the first day of the
+    period (or the hire date): what the PSA and the ERP were set up with. ``assignments`` is the
+    HCM's effective-dated history: a relocated worker's earlier entity, a transfer's or
+    promotion's new department or job later in the period.
+    """
 
     index: int
     employee_id: str
@@ -174,6 +203,8 @@ class Worker:
     termination_date: date | None = None
     practice: Practice = PRACTICES[0]
     manager: Worker | None = None
+    relocated_from: Entity | None = None
+    assignments: list[Assignment] = field(default_factory=list)
     cost_versions: list[CostVersion] = field(default_factory=list)
     # (project, weight): where the worker's time goes.
     projects: list[tuple[Project, float]] = field(default_factory=list)
@@ -198,6 +229,17 @@ class Worker:
             if v.effective <= d and (v.end is None or d <= v.end):
                 return v.cents
         return None
+
+    def assignment_on(self, d: date) -> Assignment:
+        """The HCM assignment effective on ``d``.
+
+        Raises:
+            ValueError: ``d`` is before the first assignment (the hire date).
+        """
+        for a in reversed(self.assignments):
+            if a.effective <= d:
+                return a
+        raise ValueError(f"worker {self.employee_id} has no assignment on {d}")
 
 
 @dataclass(eq=False)
@@ -361,6 +403,35 @@ def _round_to(cents: float, step: int) -> int:
     return max(step, round(cents / step) * step)
 
 
+class _ManagerPools:
+    """Managers who can manage a role: by entity and practice, and by entity alone."""
+
+    def __init__(self, managers: list[Worker]) -> None:
+        self.by_practice: dict[tuple[str, int, int], list[Worker]] = {}
+        self.by_entity: dict[tuple[str, int], list[Worker]] = {}
+        for role in ROLES:
+            for m in managers:
+                if m.role.id >= role.id:
+                    code = m.entity.code
+                    self.by_practice.setdefault((code, m.practice.id, role.id), []).append(m)
+                    self.by_entity.setdefault((code, role.id), []).append(m)
+
+    def pick(
+        self, rng: Random, worker: Worker, entity: Entity, practice: Practice, role: Role
+    ) -> Worker | None:
+        """A manager for ``worker`` in that job (same practice if possible), or None."""
+        for pool in (
+            self.by_practice.get((entity.code, practice.id, role.id), []),
+            self.by_entity.get((entity.code, role.id), []),
+        ):
+            if [m for m in pool[:2] if m is not worker]:
+                choice = rng.choice(pool)
+                while choice is worker:
+                    choice = rng.choice(pool)
+                return choice
+        return None
+
+
 class _Builder:
     """Builds a :class:`Firm` step by step; each step has its own seeded generator."""
 
@@ -381,9 +452,11 @@ class _Builder:
         self._workers()
         self._specials()
         self._leavers()
+        self._relocations()
         self._clients_and_deals()
         self._staffing()
         self._managers()
+        self._transfers()
         self._cost_rates()
         self._working_days()
         self._erp_records()
@@ -481,6 +554,26 @@ class _Builder:
             worker = self._new_worker(rng, entity, hire)
             worker.kind = LEFT
             worker.termination_date = dates.business_day_on_or_after(entity.country, left)
+
+    def _relocations(self) -> None:
+        """Move a few recent joiners to another legal entity on the first day of the period.
+
+        Only joiners the ERP does not know yet and who manage nobody (no manager role): they work
+        the whole period in the new entity (its projects and currency) in every system, and only
+        the HCM's assignments and cost rates remember the old one.
+        """
+        rng = self.p.rng("relocations")
+        synced = self.p.period_start - _ERP_SYNC_LAG
+        candidates = [
+            w
+            for w in self.firm.workers
+            if w.kind == REGULAR and w.hire_date >= synced and w.role.id not in MANAGER_ROLES
+        ]
+        count = min(len(candidates), max(1, round(len(self.firm.workers) * 0.005)))
+        for worker in rng.sample(candidates, count):
+            worker.kind = RELOCATED
+            worker.relocated_from = worker.entity
+            worker.entity = rng.choice([e for e in ENTITIES if e is not worker.entity])
 
     # --- clients, deals, rate cards -------------------------------------------------------
 
@@ -753,25 +846,118 @@ class _Builder:
 
     def _managers(self) -> None:
         rng = self.p.rng("managers")
-        managers = [w for w in self.firm.staffed() if w.role.id in MANAGER_ROLES]
-        by_practice: dict[tuple[str, int, int], list[Worker]] = {}
-        by_entity: dict[tuple[str, int], list[Worker]] = {}
-        for role in ROLES:
-            for m in managers:
-                if m.role.id >= role.id:
-                    by_practice.setdefault((m.entity.code, m.practice.id, role.id), []).append(m)
-                    by_entity.setdefault((m.entity.code, role.id), []).append(m)
+        pools = _ManagerPools([w for w in self.firm.staffed() if w.role.id in MANAGER_ROLES])
         for worker in self.firm.workers:
-            for pool in (
-                by_practice.get((worker.entity.code, worker.practice.id, worker.role.id), []),
-                by_entity.get((worker.entity.code, worker.role.id), []),
-            ):
-                if [m for m in pool[:2] if m is not worker]:
-                    choice = rng.choice(pool)
-                    while choice is worker:
-                        choice = rng.choice(pool)
-                    worker.manager = choice
-                    break
+            worker.manager = pools.pick(rng, worker, worker.entity, worker.practice, worker.role)
+
+    def _transfers(self) -> None:
+        """Pick the mid-period department moves and promotions; write every worker's assignments.
+
+        Movers manage nobody, so no team changes department under its manager. Their new
+        managers have been with the firm a year and do not move themselves. A promotion is
+        priced by a new cost rate on the same day; the PSA and the ERP keep the job they were set
+        up with (their role on time entries and the card rate do not change).
+        """
+        rng = self.p.rng("transfers")
+        total = len(self.firm.workers)
+        managing = {id(w.manager) for w in self.firm.workers if w.manager is not None}
+        movers = [w for w in self.firm.workers if w.kind == REGULAR and id(w) not in managing]
+        promotable = [w for w in movers if w.role.id in _PROMOTION]
+        promoted = rng.sample(promotable, min(len(promotable), max(1, round(total * 0.02))))
+        promoting = {id(w) for w in promoted}
+        others = [w for w in movers if id(w) not in promoting]
+        moved = rng.sample(others, min(len(others), max(2, round(total * 0.04))))
+        for worker in (*promoted, *moved):
+            worker.kind = TRANSFERRED
+        tenured = self.p.period_start - timedelta(days=365)
+        pools = _ManagerPools(
+            [
+                w
+                for w in self.firm.workers
+                if w.role.id in MANAGER_ROLES
+                and w.kind in (REGULAR, COST_CHANGE)
+                and w.hire_date < tenured
+            ]
+        )
+        ids = IdSeq(3_000_001)
+        for worker in self.firm.workers:
+            entity = worker.relocated_from or worker.entity
+            hired = self._stamp(
+                entity.time_zone,
+                worker.hire_date - timedelta(days=rng.randint(7, 21)),
+                rng,
+                9 * 60,
+                17 * 60,
+            )
+            first = Assignment(
+                ids(),
+                worker.hire_date,
+                None,
+                entity,
+                worker.practice,
+                worker.role,
+                worker.manager,
+                hired,
+            )
+            worker.assignments.append(first)
+            if worker.relocated_from is not None:
+                first.manager = pools.pick(rng, worker, entity, worker.practice, worker.role)
+                keyed = self.p.period_start - timedelta(days=rng.randint(14, 30))
+                self._reassign(
+                    rng,
+                    ids,
+                    worker,
+                    self.p.period_start,
+                    keyed,
+                    entity=worker.entity,
+                    manager=worker.manager,
+                )
+            elif worker.kind == TRANSFERRED:
+                days = self.business_days[worker.entity.country]
+                effective = days[rng.randint(len(days) * 7 // 20, len(days) * 13 // 20)]
+                keyed = effective - timedelta(days=rng.randint(2, 10))
+                if id(worker) in promoting:
+                    self._reassign(
+                        rng, ids, worker, effective, keyed, role=_PROMOTION[worker.role.id]
+                    )
+                else:
+                    practice = self._new_department(rng, worker)
+                    manager = pools.pick(rng, worker, worker.entity, practice, worker.role)
+                    self._reassign(
+                        rng,
+                        ids,
+                        worker,
+                        effective,
+                        keyed,
+                        practice=practice,
+                        manager=manager or worker.manager,
+                    )
+
+    def _new_department(self, rng: Random, worker: Worker) -> Practice:
+        """Where a mover goes: the practice of their other project, or another practice."""
+        elsewhere = [p.practice for p, _ in worker.projects if p.practice != worker.practice]
+        if elsewhere:
+            return elsewhere[0]
+        return rng.choice([p for p in PRACTICES if p != worker.practice])
+
+    def _reassign(
+        self,
+        rng: Random,
+        ids: IdSeq,
+        worker: Worker,
+        effective: date,
+        keyed: date,
+        **changes: Any,
+    ) -> None:
+        """Close the current assignment the day before ``effective`` and open a changed one."""
+        current = worker.assignments[-1]
+        current.end = effective - dates.ONE_DAY
+        updated = self._stamp(worker.entity.time_zone, keyed, rng, 9 * 60, 17 * 60)
+        worker.assignments.append(
+            dataclasses.replace(
+                current, id=ids(), effective=effective, end=None, updated=updated, **changes
+            )
+        )
 
     def _cost_rates(self) -> None:
         rng = self.p.rng("cost-rates")
@@ -779,8 +965,9 @@ class _Builder:
         review = dates.add_months(self.p.period_start, -6)
         for worker in self.firm.workers:
             tz = worker.entity.time_zone
+            first = worker.assignments[0]
             base = _round_to(
-                worker.role.cost_cents * worker.entity.rate_factor * rng.uniform(0.9, 1.1), 25
+                first.role.cost_cents * first.entity.rate_factor * rng.uniform(0.9, 1.1), 25
             )
             if worker.kind == LATE_COST:
                 assert worker.cost_start is not None
@@ -789,6 +976,13 @@ class _Builder:
                 steps = [(worker.hire_date, base)]
                 if worker.hire_date < review - timedelta(days=90):
                     steps.append((review, _round_to(base * rng.uniform(1.02, 1.06), 25)))
+                for before, after in itertools.pairwise(worker.assignments):
+                    if (after.role, after.entity) != (before.role, before.entity):
+                        # A new job or country is paid at the worker's level in the new one.
+                        factor = (after.role.cost_cents * after.entity.rate_factor) / (
+                            before.role.cost_cents * before.entity.rate_factor
+                        )
+                        steps.append((after.effective, _round_to(steps[-1][1] * factor, 25)))
                 if worker.cost_change_date is not None:
                     steps.append(
                         (
@@ -803,14 +997,18 @@ class _Builder:
                     keyed = effective + timedelta(days=rng.randint(1, 3))
                 else:
                     keyed = effective - timedelta(days=rng.randint(3, 14))
-                updated = self._stamp(tz, keyed, rng, 9 * 60, 17 * 60)
-                worker.cost_versions.append(CostVersion(ids(), effective, end, cents, updated))
+                entity = worker.assignment_on(effective).entity
+                updated = self._stamp(entity.time_zone, keyed, rng, 9 * 60, 17 * 60)
+                worker.cost_versions.append(
+                    CostVersion(ids(), effective, end, cents, entity.currency, updated)
+                )
             events = [worker.hire_date - timedelta(days=rng.randint(7, 21))]
             if worker.termination_date is not None:
                 events.append(worker.termination_date - timedelta(days=rng.randint(2, 10)))
             worker.hcm_updated = max(
                 [self._stamp(tz, events[-1], rng, 9 * 60, 17 * 60)]
                 + [v.updated for v in worker.cost_versions]
+                + [a.updated for a in worker.assignments]
             )
             worker.created = self._stamp(
                 tz, worker.hire_date - timedelta(days=rng.randint(1, 5)), rng
@@ -828,7 +1026,7 @@ class _Builder:
             first = max(p.period_start, worker.cost_start or worker.hire_date)
             last = min(p.period_end, worker.termination_date or p.period_end)
             days = [d for d in self.business_days[worker.entity.country] if first <= d <= last]
-            if worker.kind in (REGULAR, COST_CHANGE):
+            if worker.kind in (REGULAR, COST_CHANGE, TRANSFERRED, RELOCATED):
                 leave = rng.choices((0, 1, 2, 3), (0.55, 0.2, 0.15, 0.1))[0]
                 for d in rng.sample(days, max(0, min(leave, len(days) - 2))):
                     days.remove(d)
@@ -842,7 +1040,7 @@ class _Builder:
         """NetSuite already knows about half the clients, their projects and most staff."""
         rng = self.p.rng("erp")
         customer_ids, employee_ids, job_ids = IdSeq(1001), IdSeq(5001), IdSeq(20001)
-        cutoff = self.p.period_start - timedelta(days=75)
+        cutoff = self.p.period_start - _ERP_SYNC_LAG
         for account in self.firm.accounts:
             if account.won and account.duplicate_of is None and rng.random() < 0.52:
                 account.erp_id = customer_ids()

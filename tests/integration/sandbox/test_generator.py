@@ -3,11 +3,14 @@
 One firm (seed 42, 2,000 time entries) is loaded into four vendor databases per module and read
 back as stored JSON. The defect predicates below are written from the vendors' data alone, the
 way ps-sync's validation rules will be: every record they flag must be in the manifest under
-that class and nowhere else, and every manifest entry must be flagged by exactly its class.
+that class and nowhere else, and every manifest entry must be flagged by exactly its class. A
+second, smaller firm (seed 1) is one where a worker moves legal entity: it is held to the same
+exactness.
 """
 
 from __future__ import annotations
 
+import calendar
 import itertools
 import re
 import unicodedata
@@ -26,6 +29,8 @@ from sandbox.generator import SeedSummary, seed_all
 from sandbox.store import VendorStore
 
 SEED, SIZE, DEFECTS = 42, 2000, 3
+# A firm (seed, size) with a joiner relocated to another legal entity on the period's first day.
+RELOCATING_SEED, RELOCATING_SIZE = 1, 1000
 VENDORS = ("psa", "erp", "crm", "hcm")
 
 
@@ -132,8 +137,13 @@ CONTRACT: dict[str, dict[str, tuple[str, ...]]] = {
             "Employee_ID Effective_Date End_Date Hourly_Cost_Rate Currency Compensation_Plan "
             "Last_Updated"
         ),
+        "assignment": fields(
+            "Employee_ID Effective_Date End_Date Company Cost_Center Department Job_Profile "
+            "Location Time_Zone Manager_ID Last_Updated"
+        ),
     },
 }
+ORGANISATION = fields("Company Cost_Center Department Job_Profile Location Time_Zone Manager_ID")
 # Two time entries with these equal are one submission entered twice.
 DUPLICATE_KEY = fields("user_id workspace_id story_id date_performed time_in_minutes notes")
 CURRENCY_OF_ENTITY = {"US01": "USD", "UK01": "GBP", "AU01": "AUD"}
@@ -234,6 +244,19 @@ def firm(seeded: tuple[Firm, dict[str, str]]) -> Firm:
     return seeded[0]
 
 
+@pytest.fixture(scope="module")
+def relocating(server_url: str) -> Iterator[Firm]:
+    """The firm of ``RELOCATING_SEED`` as stored."""
+    stores = _stores(server_url)
+    try:
+        summary = seed_all(
+            stores, seed=RELOCATING_SEED, time_entries=RELOCATING_SIZE, defects_per_class=DEFECTS
+        )
+        yield Firm(summary, _load(stores))
+    finally:
+        _drop(stores)
+
+
 # --- predicates over the stored data (what the validation rules will check) ------------------
 
 
@@ -296,6 +319,40 @@ def cost_rate_on(firm: Firm, employee_id: str, day: date) -> dict[str, Any] | No
         if date.fromisoformat(c["Effective_Date"]) <= day and (end is None or day <= end):
             return c
     return None
+
+
+def period_of(firm: Firm) -> tuple[date, date]:
+    """The first and last day of the seeded period."""
+    start = date.fromisoformat(firm.summary.params["period"] + "-01")
+    return start, start.replace(day=calendar.monthrange(start.year, start.month)[1])
+
+
+def assignments_of(firm: Firm, employee_id: str) -> list[dict[str, Any]]:
+    """A worker's assignment versions by effective date."""
+    return sorted(
+        (a for a in firm.all("hcm", "assignment") if a["Employee_ID"] == employee_id),
+        key=lambda a: a["Effective_Date"],
+    )
+
+
+def assignment_on(firm: Firm, employee_id: str, day: date) -> dict[str, Any] | None:
+    """The assignment version effective on a day, or None."""
+    for a in assignments_of(firm, employee_id):
+        end = _date(a["End_Date"])
+        if date.fromisoformat(a["Effective_Date"]) <= day and (end is None or day <= end):
+            return a
+    return None
+
+
+def user_ids(firm: Firm) -> dict[str, str]:
+    """Workday Employee_ID → PSA user id, from the PSA's external references."""
+    refs = firm.index("psa", "external_references")
+    return {
+        refs[r]["service_model_ref"]: u["id"]
+        for u in firm.all("psa", "users")
+        for r in u["external_reference_ids"]
+        if refs[r]["service_name"] == "Workday"
+    }
 
 
 def closed_period_of(firm: Firm, day: date) -> dict[str, Any] | None:
@@ -495,7 +552,8 @@ def test_every_planted_record_exists_with_exactly_its_defect(firm: Firm):
         )
 
 
-def test_no_record_outside_the_manifest_trips_a_rule(firm: Firm):
+def assert_manifest_is_exact(firm: Firm) -> None:
+    """Every record a rule flags is planted with that one defect, and nothing else is."""
     planted = {(e["record_type"], e["source_id"]): e["defect_class"] for e in firm.summary.manifest}
     found = flagged(firm)
     assert {k: {v} for k, v in planted.items()} == found
@@ -504,7 +562,11 @@ def test_no_record_outside_the_manifest_trips_a_rule(firm: Firm):
     clean_approved = [
         t for t in entries if t["approved"] and ("time_entries", t["id"]) not in planted
     ]
-    assert len(clean_approved) > SIZE // 2
+    assert len(clean_approved) > firm.summary.params["time_entries"] // 2
+
+
+def test_no_record_outside_the_manifest_trips_a_rule(firm: Firm):
+    assert_manifest_is_exact(firm)
 
 
 def test_planted_records_are_approved_and_their_notes_say_what_is_wrong(firm: Firm):
@@ -614,7 +676,8 @@ def test_time_entries_are_about_the_requested_number_on_business_days(firm: Firm
     assert {t["approved"] for t in entries} == {True, False}
 
 
-def test_rates_come_from_the_card_and_cost_rates_from_the_hcm_on_the_day(firm: Firm):
+def assert_rates_and_costs_hold_on_the_day(firm: Firm) -> None:
+    """Clean entries: card rate, HCM cost rate and the currency of the worker's entity that day."""
     planted = {e["source_id"] for e in firm.summary.manifest}
     workspaces = firm.index("psa", "workspaces")
     for te in firm.all("psa", "time_entries"):
@@ -625,9 +688,15 @@ def test_rates_come_from_the_card_and_cost_rates_from_the_hcm_on_the_day(firm: F
         assert te["rate_in_cents"] == card_rate(firm, ws["rate_card_id"], te["role_id"], day)
         worker = worker_of_user(firm, te["user_id"])
         cost = cost_rate_on(firm, worker["Employee_ID"], day)
-        assert cost is not None
+        assignment = assignment_on(firm, worker["Employee_ID"], day)
+        assert cost is not None and assignment is not None
         assert te["cost_rate_in_cents"] == round(float(cost["Hourly_Cost_Rate"]) * 100)
-        assert te["currency"] == ws["currency"] == CURRENCY_OF_ENTITY[worker["Company"]]
+        assert te["currency"] == ws["currency"] == cost["Currency"]
+        assert cost["Currency"] == CURRENCY_OF_ENTITY[assignment["Company"]]
+
+
+def test_rates_come_from_the_card_and_cost_rates_from_the_hcm_on_the_day(firm: Firm):
+    assert_rates_and_costs_hold_on_the_day(firm)
 
 
 def test_approved_follows_submissions_and_workspace_settings(firm: Firm):
@@ -671,16 +740,15 @@ def test_cost_rate_versions_are_contiguous_and_some_change_mid_period(firm: Firm
             assert date.fromisoformat(before["End_Date"]) == date.fromisoformat(
                 after["Effective_Date"]
             ) - timedelta(days=1)
-        assert all(v["Currency"] == CURRENCY_OF_ENTITY[worker["Company"]] for v in versions)
+        for v in versions:
+            assignment = assignment_on(firm, worker["Employee_ID"], _date(v["Effective_Date"]))
+            assert assignment is not None
+            assert v["Currency"] == CURRENCY_OF_ENTITY[assignment["Company"]]
         assert all(re.fullmatch(r"\d+\.\d\d", v["Hourly_Cost_Rate"]) for v in versions)
         if len(versions) > 1 and date.fromisoformat(versions[-1]["Effective_Date"]) > start:
             changed.append((worker, versions[-1]))
     assert len(changed) >= 2
-    users = {
-        firm.index("psa", "external_references")[r]["service_model_ref"]: u["id"]
-        for u in firm.all("psa", "users")
-        for r in u["external_reference_ids"]
-    }
+    users = user_ids(firm)
     for worker, change in changed[:2]:
         costs = {
             (t["date_performed"] >= change["Effective_Date"], t["cost_rate_in_cents"])
@@ -689,6 +757,85 @@ def test_cost_rate_versions_are_contiguous_and_some_change_mid_period(firm: Firm
         }
         assert {after for after, _ in costs} == {False, True}
         assert len(costs) == 2
+
+
+def assert_assignments_cover_employment(firm: Firm) -> None:
+    """Contiguous versions from the hire date, the last open, the worker record the latest."""
+    _, period_end = period_of(firm)
+    for worker in firm.all("hcm", "worker"):
+        employee = worker["Employee_ID"]
+        versions = assignments_of(firm, employee)
+        assert versions[0]["Effective_Date"] == worker["Hire_Date"]
+        assert versions[-1]["End_Date"] is None
+        for before, after in itertools.pairwise(versions):
+            assert date.fromisoformat(before["End_Date"]) == date.fromisoformat(
+                after["Effective_Date"]
+            ) - timedelta(days=1)
+        assert {c: worker[c] for c in ORGANISATION} == {c: versions[-1][c] for c in ORGANISATION}
+        last = min(period_end, _date(worker["Termination_Date"]) or period_end)
+        day = date.fromisoformat(worker["Hire_Date"])
+        while day <= last:
+            assert assignment_on(firm, employee, day) is not None, (employee, day)
+            day += timedelta(days=1)
+
+
+def test_assignments_cover_employment_and_some_workers_transfer_mid_period(firm: Firm):
+    assert_assignments_cover_employment(firm)
+    start, end = period_of(firm)
+    users = user_ids(firm)
+    moves, promotions = [], []
+    for worker in firm.all("hcm", "worker"):
+        for before, after in itertools.pairwise(assignments_of(firm, worker["Employee_ID"])):
+            effective = date.fromisoformat(after["Effective_Date"])
+            if not start < effective <= end:
+                continue
+            # Mid-period moves stay in the legal entity: time and currency stay valid.
+            assert after["Company"] == before["Company"]
+            entries = [
+                t
+                for t in firm.all("psa", "time_entries")
+                if t["user_id"] == users[after["Employee_ID"]]
+            ]
+            assert {t["date_performed"] >= after["Effective_Date"] for t in entries} == {
+                False,
+                True,
+            }
+            # The PSA keeps the role it was set up with.
+            assert len({t["role_id"] for t in entries}) == 1
+            if after["Job_Profile"] != before["Job_Profile"]:
+                promotions.append(after)
+                rates = {r["Effective_Date"]: r for r in cost_rates_of(firm, after["Employee_ID"])}
+                new = rates[after["Effective_Date"]]
+                old = cost_rate_on(firm, after["Employee_ID"], effective - timedelta(days=1))
+                assert old is not None
+                assert float(new["Hourly_Cost_Rate"]) > float(old["Hourly_Cost_Rate"])
+            else:
+                assert after["Department"] != before["Department"]
+                assert after["Cost_Center"] != before["Cost_Center"]
+                moves.append(after)
+    assert moves and promotions
+
+
+def test_a_worker_relocated_to_another_entity_keeps_the_firm_exact(relocating: Firm):
+    start, _ = period_of(relocating)
+    relocated = []
+    for worker in relocating.all("hcm", "worker"):
+        versions = assignments_of(relocating, worker["Employee_ID"])
+        companies = [v["Company"] for v in versions]
+        if len(set(companies)) > 1:
+            assert len(versions) == 2
+            assert versions[1]["Effective_Date"] == start.isoformat()
+            relocated.append(worker)
+            rates = cost_rates_of(relocating, worker["Employee_ID"])
+            assert rates[-1]["Effective_Date"] == start.isoformat()
+            assert rates[-1]["Currency"] == CURRENCY_OF_ENTITY[companies[1]]
+            assert rates[-2]["Currency"] == CURRENCY_OF_ENTITY[companies[0]]
+            # The ERP does not know the worker yet: ps-sync creates them in the new subsidiary.
+            assert worker["Employee_ID"] not in relocating.index("erp", "employee", "externalId")
+    assert relocated
+    assert_assignments_cover_employment(relocating)
+    assert_rates_and_costs_hold_on_the_day(relocating)
+    assert_manifest_is_exact(relocating)
 
 
 def test_mid_period_leavers_and_joiners(firm: Firm):

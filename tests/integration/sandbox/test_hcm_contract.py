@@ -1,8 +1,10 @@
 """The HCM sandbox speaks Workday RaaS: Basic auth, ``Report_Entry`` reports, effective dating.
 
-One sandbox process (HCM only) per module, loaded with the three workers and four cost-rate
-versions under ``tests/fixtures/hcm``: Ada's rate changes mid-May (85.00 until 2024-05-14, 90.00
-from 2024-05-15), Ben is terminated on 2024-05-15, Chen is hired on 2024-06-01.
+One sandbox process (HCM only) per module, loaded with the three workers, four cost-rate
+versions and three assignment versions under ``tests/fixtures/hcm``: Ada's rate changes mid-May
+(85.00 until 2024-05-14, 90.00 from 2024-05-15) and she transfers from Consulting to Data on
+2024-05-22 (her worker record already shows Data), Ben is terminated on 2024-05-15, Chen is hired
+on 2024-06-01 and has no assignment versions (his worker record's fields stand in).
 """
 
 from __future__ import annotations
@@ -31,9 +33,14 @@ AUTH_FAILED = {"error": "invalid username or password"}
 def _rows() -> list[RecordRow]:
     workers = json.loads((FIXTURES / "workers.json").read_text())
     rates = json.loads((FIXTURES / "cost_rates.json").read_text())
+    assignments = json.loads((FIXTURES / "assignments.json").read_text())
     return [
         *(RecordRow(type="worker", id=n, data=doc) for n, doc in enumerate(workers, 1)),
         *(RecordRow(type="cost_rate", id=100 + n, data=doc) for n, doc in enumerate(rates, 1)),
+        *(
+            RecordRow(type="assignment", id=200 + n, data=doc)
+            for n, doc in enumerate(assignments, 1)
+        ),
     ]
 
 
@@ -137,8 +144,109 @@ def test_workers_as_of_two_dates_across_a_rate_change_and_a_termination(hcm):
     )
 
 
+def test_workers_show_the_assignment_in_effect_on_the_as_of_date(hcm):
+    _, client = hcm
+    organisation = ("Company", "Cost_Center", "Department", "Job_Profile", "Manager_ID")
+    last_day = _by_id(_report(client, "PSA_Workers", Effective_as_of_Date="2024-05-21"))
+    transferred = _by_id(_report(client, "PSA_Workers", Effective_as_of_Date="2024-05-22"))
+    assert [last_day["21001"][c] for c in organisation] == [
+        "US01",
+        "CC-100 Delivery",
+        "Consulting",
+        "Senior Consultant",
+        "20001",
+    ]
+    assert [transferred["21001"][c] for c in organisation] == [
+        "US01",
+        "CC-110 Data",
+        "Data",
+        "Senior Consultant",
+        "20002",
+    ]
+    # One entry per worker whatever their history; the rate is still the one in effect.
+    assert len(transferred) == 2
+    assert transferred["21001"]["Hourly_Cost_Rate"] == "90.00"
+    assert transferred["21001"]["Last_Updated"] == "2024-05-10T12:00:00.000-07:00"
+    june = _by_id(_report(client, "PSA_Workers", Effective_as_of_Date="2024-06-15"))
+    assert (june["21003"]["Department"], june["21003"]["Job_Profile"]) == ("Data", "Data Engineer")
+
+
+def test_assignments_report_lists_every_version_with_its_range(hcm):
+    proc, client = hcm
+    ada = {"Employee_ID": "21001", "Worker": "Ada Lopez", "Work_Email": "ada.lopez@example.com"}
+    place = {"Company": "US01", "Location": "Austin", "Time_Zone": "America/Chicago"}
+    assert _report(client, "PSA_Worker_Assignments") == [
+        {
+            **ada,
+            "Worker_Status": "Active",
+            "Effective_Date": "2019-03-04",
+            "End_Date": "2024-05-21",
+            **place,
+            "Cost_Center": "CC-100 Delivery",
+            "Department": "Consulting",
+            "Job_Profile": "Senior Consultant",
+            "Manager_ID": "20001",
+            "Last_Updated": "2019-02-20T09:00:00.000-07:00",
+        },
+        {
+            **ada,
+            "Worker_Status": "Active",
+            "Effective_Date": "2024-05-22",
+            **place,
+            "Cost_Center": "CC-110 Data",
+            "Department": "Data",
+            "Job_Profile": "Senior Consultant",
+            "Manager_ID": "20002",
+            "Last_Updated": "2024-05-08T09:00:00.000-07:00",
+        },
+        {
+            "Employee_ID": "21002",
+            "Worker": "Ben Okafor",
+            "Work_Email": "ben.okafor@example.com",
+            "Worker_Status": "Terminated",
+            "Effective_Date": "2020-06-15",
+            "Company": "DE01",
+            "Cost_Center": "CC-200 Delivery EMEA",
+            "Department": "Consulting",
+            "Job_Profile": "Consultant",
+            "Location": "Berlin",
+            "Time_Zone": "Europe/Berlin",
+            "Manager_ID": "20001",
+            "Last_Updated": "2020-06-01T08:00:00.000-07:00",
+        },
+    ]
+
+    def versions(**prompts: str) -> list[tuple[str, str]]:
+        entries = _report(client, "PSA_Worker_Assignments", **prompts)
+        return [(e["Employee_ID"], e["Effective_Date"]) for e in entries]
+
+    before = [("21001", "2019-03-04"), ("21002", "2020-06-15")]
+    after = [("21001", "2024-05-22"), ("21002", "2020-06-15")]
+    assert versions(Effective_From="2024-05-01", Effective_Through="2024-05-21") == before
+    assert versions(Effective_From="2024-05-22", Effective_Through="2024-06-30") == after
+    assert versions(Effective_From="2024-05-21", Effective_Through="2024-05-22") == [
+        ("21001", "2019-03-04"),
+        ("21001", "2024-05-22"),
+        ("21002", "2020-06-15"),
+    ]
+    assert versions(Effective_as_of_Date="2024-05-22") == after
+    assert versions(Updated_From="2024-05-01") == [("21001", "2024-05-22")]
+    proc.admin("PATCH", "/switches/hcm", json={"empty_value": ""})
+    blank = _report(client, "PSA_Worker_Assignments", Effective_as_of_Date="2024-05-22")
+    assert [(e["Employee_ID"], e["End_Date"]) for e in blank] == [("21001", ""), ("21002", "")]
+    as_csv = client.get(
+        f"{REPORTS}/PSA_Worker_Assignments",
+        params={"format": "csv", "Effective_as_of_Date": "2024-05-22"},
+    )
+    header, *cells = list(csv.reader(io.StringIO(as_csv.text)))
+    assert header == list(REPORT_DEFINITIONS["PSA_Worker_Assignments"].columns)
+    assert [dict(zip(header, row, strict=True)) for row in cells] == blank
+
+
 def test_cost_rates_report_lists_every_version_with_its_validity(hcm):
     proc, client = hcm
+    # Company and Cost_Center are the assignment's on each rate's Effective_Date: both rates
+    # predate Ada's transfer, though her worker record already shows the Data cost center.
     ada = [e for e in _report(client, "PSA_Worker_Cost_Rates") if e["Employee_ID"] == "21001"]
     assert ada == [
         {
@@ -207,6 +315,17 @@ def test_updated_prompts_select_incremental_changes(hcm):
         Updated_Through="2024-04-30",
     )
     assert [e["Employee_ID"] for e in april] == ["21003"]
+    # Only Ben's assignment changed in 2020; he is listed with his latest change.
+    assignment_changed = _report(
+        client,
+        "PSA_Workers",
+        Updated_From="2020-01-01",
+        Updated_Through="2020-12-31",
+        **as_of,
+    )
+    assert [(e["Employee_ID"], e["Last_Updated"]) for e in assignment_changed] == [
+        ("21002", "2024-05-16T10:30:00.000-07:00")
+    ]
     rates = _report(client, "PSA_Worker_Cost_Rates", Updated_From="2024-05-01")
     assert [(e["Employee_ID"], e["Effective_Date"]) for e in rates] == [
         ("21001", "2023-01-01"),
