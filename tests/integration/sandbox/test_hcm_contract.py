@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -20,9 +19,8 @@ import httpx
 import pytest
 
 from sandbox.hcm import REPORTS as REPORT_DEFINITIONS
-from sandbox.hcm import WorkdayVendor
-from sandbox.store import RecordRow, VendorStore
-from sandbox.testing import SandboxProcess, start_sandbox
+from sandbox.store import RecordRow
+from sandbox.testing import SandboxProcess, loaded_sandbox
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "hcm"
 USERNAME, PASSWORD = "ISU_PSA", "hcm-sandbox-password"
@@ -46,17 +44,8 @@ def _rows() -> list[RecordRow]:
 
 @pytest.fixture(scope="module")
 def sandbox_hcm(server_url: str):
-    prefix = f"hcm_contract_{uuid.uuid4().hex[:8]}"
-    proc = start_sandbox(server_url, prefix, seed=None, vendors=["hcm"])
-    try:
-        store = VendorStore(server_url, prefix, "hcm", WorkdayVendor.ddl)
-        store.copy_records(_rows())
-        store.snapshot_seed()
-        store.close()
+    with loaded_sandbox(server_url, "hcm", _rows()) as proc:
         yield proc
-    finally:
-        proc.stop()
-        proc.drop_databases(server_url)
 
 
 @pytest.fixture
