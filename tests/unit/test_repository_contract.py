@@ -106,3 +106,16 @@ def test_layout_matches_the_design():
         "tests/dags",
     ):
         assert (ROOT / folder).is_dir(), folder
+
+
+def test_airflow_does_not_import_the_library_as_plugin_files():
+    # Airflow imports every .py file it finds under plugins/ as a top-level module named after
+    # the file (plugins/ps_sync/hooks/http.py would become "http" and shadow the stdlib).
+    from airflow._shared.module_loading import find_path_from_directory
+
+    found = [
+        p
+        for p in find_path_from_directory(str(ROOT / "plugins"), ".airflowignore", "glob")
+        if p.endswith(".py")
+    ]
+    assert not [p for p in found if "/ps_sync/" in p], found
