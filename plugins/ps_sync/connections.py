@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ps_sync.hooks.erp import DEFAULT_MAX_CONCURRENCY, NetSuiteHook
+from ps_sync.hooks.hcm_raas import HCM_CONN_ID
 from ps_sync.hooks.psa import KantataHook
 
 
@@ -28,8 +29,9 @@ def sandbox_connections(vendors: Mapping[str, Any]) -> dict[str, str]:
             sandbox serving only some) get no connection.
 
     Returns:
-        Environment variable → JSON connection: ``AIRFLOW_CONN_PSA_DEFAULT`` (Kantata) and
-        ``AIRFLOW_CONN_ERP_DEFAULT`` (NetSuite), for the vendors present.
+        Environment variable → JSON connection: ``AIRFLOW_CONN_PSA_DEFAULT`` (Kantata),
+        ``AIRFLOW_CONN_ERP_DEFAULT`` (NetSuite) and ``AIRFLOW_CONN_HCM_DEFAULT`` (Workday RaaS),
+        for the vendors present.
     """
     env: dict[str, str] = {}
     if "psa" in vendors:
@@ -56,6 +58,18 @@ def sandbox_connections(vendors: Mapping[str, Any]) -> dict[str, str]:
                     "token_secret": creds["token_secret"],
                     "max_concurrency": DEFAULT_MAX_CONCURRENCY,
                 },
+            }
+        )
+    if "hcm" in vendors:
+        hcm = vendors["hcm"]
+        creds = hcm["credentials"]
+        env[_env_name(HCM_CONN_ID)] = json.dumps(
+            {
+                "conn_type": "workday",
+                "host": hcm["base_url"].rstrip("/"),
+                "login": creds["username"],
+                "password": creds["password"],
+                "extra": {"tenant": creds["tenant"], "report_owner": creds["report_owner"]},
             }
         )
     return env

@@ -13,6 +13,7 @@ import pytest
 
 from ps_sync.connections import sandbox_connections
 from ps_sync.hooks.erp import NetSuiteHook, account_host, eid, netsuite_error
+from ps_sync.hooks.hcm_raas import WorkdayReportReader, workday_error
 from ps_sync.hooks.http import ConfigurationError, NetSuiteTBAAuth, VendorError
 from ps_sync.hooks.psa import KantataHook, kantata_error, query_value, singular
 
@@ -66,6 +67,58 @@ def test_sandbox_connections_are_airflow_json_connections_the_hooks_accept(monke
 
 def test_sandbox_connections_cover_only_the_vendors_served():
     assert set(sandbox_connections({"erp": VENDORS["erp"]})) == {"AIRFLOW_CONN_ERP_DEFAULT"}
+
+
+HCM = {
+    "base_url": "http://127.0.0.1:5004/",
+    "credentials": {
+        "tenant": "acme",
+        "report_owner": "ISU_PSA",
+        "username": "ISU_PSA",
+        "password": "hcm-pw-123",
+    },
+}
+
+
+def test_sandbox_connections_give_the_workday_reader_its_connection(monkeypatch):
+    env = sandbox_connections({**VENDORS, "hcm": HCM})
+    assert set(env) == {
+        "AIRFLOW_CONN_PSA_DEFAULT",
+        "AIRFLOW_CONN_ERP_DEFAULT",
+        "AIRFLOW_CONN_HCM_DEFAULT",
+    }
+    assert json.loads(env["AIRFLOW_CONN_HCM_DEFAULT"]) == {
+        "conn_type": "workday",
+        "host": "http://127.0.0.1:5004",
+        "login": "ISU_PSA",
+        "password": "hcm-pw-123",
+        "extra": {"tenant": "acme", "report_owner": "ISU_PSA"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_HCM_DEFAULT", env["AIRFLOW_CONN_HCM_DEFAULT"])
+    reader = WorkdayReportReader()
+    assert reader.client.base_url == "http://127.0.0.1:5004"
+    assert (reader.client.auth.username, reader.client.conn_id) == ("ISU_PSA", "hcm_default")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"login": "isu", "password": "pw"}, "'hcm_x' has no host: set it to the Workday"),
+        ({"host": "h", "login": "isu"}, "'hcm_x' needs login and password"),
+        (
+            {"host": "h", "login": "isu", "password": "pw", "extra": {"tenant": "acme"}},
+            "'hcm_x' has no extra 'report_owner': set it to the user that owns the reports",
+        ),
+    ],
+)
+def test_workday_configuration_errors_name_the_connection_and_field(monkeypatch, fields, message):
+    set_conn(monkeypatch, "hcm_x", conn_type="workday", **fields)
+    with pytest.raises(ConfigurationError, match=message):
+        WorkdayReportReader("hcm_x").report("PSA_Workers")
+    assert workday_error({"error": "invalid username or password"}).detail == (
+        "invalid username or password"
+    )
+    assert workday_error("<soap:Fault/>") == VendorError()
 
 
 def test_hook_attributes_bind_them_to_their_connections():

@@ -1,0 +1,2 @@
+-- Temporary tables are never auto-analyzed; every rule plans against this one.
+ANALYZE _current
