@@ -28,7 +28,6 @@ from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
 
 from ps_sync.hooks.http import (
     ApiClient,
@@ -46,8 +45,10 @@ from ps_sync.hooks.http import (
     base_url_of,
     connection_extra,
     extra_number,
+    lookup_connection,
     policy_from_extra,
     record_rejections,
+    require_extras,
     timeouts_from_extra,
 )
 
@@ -188,14 +189,11 @@ class NetSuiteHook(BaseHook):
     @cached_property
     def _setup(self) -> _Setup:
         conn_id = self.erp_conn_id
-        try:
-            conn = self.get_connection(conn_id)
-        except AirflowNotFoundException as exc:
-            raise ConfigurationError(
-                f"Connection '{conn_id}' is not defined: add it (conn_type {self.conn_type!r}, "
-                "login = consumer key, password = consumer secret, extra = account_id, "
-                f"token_id, token_secret), e.g. through AIRFLOW_CONN_{conn_id.upper()}"
-            ) from exc
+        conn = lookup_connection(
+            conn_id,
+            f"conn_type {self.conn_type!r}, login = consumer key, password = consumer secret, "
+            "extra = account_id, token_id, token_secret",
+        )
         extra = connection_extra(conn, conn_id)
         for field_name, label in (
             ("login", "the integration's consumer key"),
@@ -205,11 +203,7 @@ class NetSuiteHook(BaseHook):
                 raise ConfigurationError(
                     f"Connection '{conn_id}' has no {field_name}: set it to {label}"
                 )
-        for key, label in REQUIRED_EXTRAS.items():
-            if not extra.get(key):
-                raise ConfigurationError(
-                    f"Connection '{conn_id}' has no extra '{key}': set it to {label}"
-                )
+        require_extras(extra, conn_id, REQUIRED_EXTRAS)
         account_id = str(extra["account_id"])
         base_url = normalise_base_url(conn.host or account_host(account_id), conn.port)
         limit = extra_number(

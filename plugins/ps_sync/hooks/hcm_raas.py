@@ -29,8 +29,6 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
-from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
 from requests.auth import HTTPBasicAuth
 
 from ps_sync.hooks.http import (
@@ -42,7 +40,9 @@ from ps_sync.hooks.http import (
     VendorError,
     base_url_of,
     connection_extra,
+    lookup_connection,
     policy_from_extra,
+    require_extras,
     timeouts_from_extra,
 )
 
@@ -96,14 +96,11 @@ class WorkdayReportReader:
     @cached_property
     def _setup(self) -> _Setup:
         conn_id = self.conn_id
-        try:
-            conn = BaseHook.get_connection(conn_id)
-        except AirflowNotFoundException as exc:
-            raise ConfigurationError(
-                f"Connection '{conn_id}' is not defined: add it (host = the Workday services "
-                "base URL, login/password = the ISU, extra = tenant and report_owner), e.g. "
-                f"through AIRFLOW_CONN_{conn_id.upper()}"
-            ) from exc
+        conn = lookup_connection(
+            conn_id,
+            "host = the Workday services base URL, login/password = the ISU, "
+            "extra = tenant and report_owner",
+        )
         if not conn.host:
             raise ConfigurationError(
                 f"Connection '{conn_id}' has no host: set it to the Workday services base URL, "
@@ -115,11 +112,7 @@ class WorkdayReportReader:
                 "User's name and password"
             )
         extra = connection_extra(conn, conn_id)
-        for key, label in REQUIRED_EXTRAS.items():
-            if not extra.get(key):
-                raise ConfigurationError(
-                    f"Connection '{conn_id}' has no extra '{key}': set it to {label}"
-                )
+        require_extras(extra, conn_id, REQUIRED_EXTRAS)
         tenant, owner = quote(str(extra["tenant"])), quote(str(extra["report_owner"]))
         client = ApiClient(
             system=self.system,

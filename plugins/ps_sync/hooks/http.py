@@ -828,6 +828,34 @@ def base_url_of(host: str, port: int | None = None) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
+def lookup_connection(conn_id: str, fields: str) -> Any:
+    """The Airflow connection ``conn_id``, or a ConfigurationError saying how to add it.
+
+    Args:
+        conn_id: the connection id.
+        fields: what the connection holds, for the message (e.g. "host = the API base URL").
+    """
+    from airflow.sdk import BaseHook  # noqa: PLC0415 - keeps this module importable anywhere
+    from airflow.sdk.exceptions import AirflowNotFoundException  # noqa: PLC0415
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException as exc:
+        raise ConfigurationError(
+            f"Connection '{conn_id}' is not defined: add it ({fields}), e.g. through "
+            f"AIRFLOW_CONN_{conn_id.upper()}"
+        ) from exc
+
+
+def require_extras(extra: Mapping[str, Any], conn_id: str, required: Mapping[str, str]) -> None:
+    """Fail with what to set when a required ``extra`` key of the connection is empty."""
+    for key, label in required.items():
+        if not extra.get(key):
+            raise ConfigurationError(
+                f"Connection '{conn_id}' has no extra '{key}': set it to {label}"
+            )
+
+
 def connection_extra(conn: Any, conn_id: str) -> dict[str, Any]:
     """The connection's ``extra`` as a dict (ConfigurationError when it is not a JSON object)."""
     raw = conn.extra

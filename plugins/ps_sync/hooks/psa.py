@@ -23,7 +23,6 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
 
 from ps_sync.hooks.http import (
     ApiClient,
@@ -41,6 +40,7 @@ from ps_sync.hooks.http import (
     connection_extra,
     extra_number,
     kantata_records,
+    lookup_connection,
     policy_from_extra,
     record_rejections,
     timeouts_from_extra,
@@ -144,14 +144,10 @@ class KantataHook(BaseHook):
     @cached_property
     def _setup(self) -> _Setup:
         conn_id = self.psa_conn_id
-        try:
-            conn = self.get_connection(conn_id)
-        except AirflowNotFoundException as exc:
-            raise ConfigurationError(
-                f"Connection '{conn_id}' is not defined: add it (conn_type {self.conn_type!r}, "
-                "host = the API base URL, password = the bearer token), e.g. through "
-                f"AIRFLOW_CONN_{conn_id.upper()}"
-            ) from exc
+        conn = lookup_connection(
+            conn_id,
+            f"conn_type {self.conn_type!r}, host = the API base URL, password = the bearer token",
+        )
         if not conn.host:
             raise ConfigurationError(
                 f"Connection '{conn_id}' has no host: set it to the Kantata API base URL, "
