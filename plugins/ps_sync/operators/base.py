@@ -98,3 +98,14 @@ class PipelineOperator(BaseOperator):
     def run(self, context: Any) -> Any:
         """The operator's work; subclasses implement it."""
         raise NotImplementedError
+
+
+def jsonable(value: Any) -> Any:
+    """Decimals and dates as strings, for XCom and the batch record."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return str(value)

@@ -7,8 +7,7 @@ from typing import Any
 
 from ps_sync.batches import close_batch, open_batch
 from ps_sync.hooks.erp import NetSuiteHook
-from ps_sync.operators.base import PipelineOperator, task_identity
-from ps_sync.operators.validate import _jsonable
+from ps_sync.operators.base import PipelineOperator, jsonable, task_identity
 from ps_sync.posting import build_documents, preview_documents, send_documents
 
 
@@ -55,7 +54,7 @@ class BuildPostingsOperator(PipelineOperator):
                     entity_codes=entities,
                     as_of=as_of,
                 )
-                summary = {"dry_run": False, **_jsonable(dataclasses.asdict(result))}
+                summary = {"dry_run": False, **jsonable(dataclasses.asdict(result))}
             close_batch(conn, batch_id, status="succeeded", control_totals=summary)
         return {"batch_id": batch_id, **summary}
 
@@ -107,7 +106,7 @@ class PostDocumentsOperator(PipelineOperator):
                 task=task_identity(context),
             )
             result = send_documents(conn, hook, batch_id=batch_id)
-            summary = _jsonable(dataclasses.asdict(result))
+            summary = jsonable(dataclasses.asdict(result))
             close_batch(conn, batch_id, status="succeeded", control_totals=summary)
         self.log.info("posted: %s", summary)
         return {"batch_id": batch_id, **summary}

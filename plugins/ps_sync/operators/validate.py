@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from ps_sync.batches import close_batch, open_batch
+from ps_sync.batches import open_batch
 from ps_sync.operators.base import PipelineOperator, task_identity
 from ps_sync.validate import validate_batch
 
@@ -48,18 +47,7 @@ class ValidateRecordsOperator(PipelineOperator):
                 task=task_identity(context),
                 as_of=(context.get("data_interval_end") or context["logical_date"]).date(),
             )
-            summary = _jsonable(dataclasses.asdict(result))
-            close_batch(conn, batch_id, status="succeeded", control_totals=summary)
+            # validate_batch has closed its batch with these totals, in its own transaction.
+            summary = result.control_totals()
         self.log.info("validated %s: %s", self.entity, summary)
         return {"batch_id": batch_id, **summary}
-
-
-def _jsonable(value: Any) -> Any:
-    """Decimals and dates as strings, for XCom and the batch record."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bool | int | float | str) or value is None:
-        return value
-    return str(value)
